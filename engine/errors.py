@@ -18,7 +18,15 @@ class BacktestError(ValueError):
 
 
 class ConfigError(BacktestError):
-    """A config file that cannot be read or does not validate."""
+    """A config file that cannot be read or does not validate.
+
+    ``key`` is the path of the offending key in the config (e.g. ``("params", "fast")``) so that
+    the loader can add the file's line number.
+    """
+
+    def __init__(self, message: str, key: tuple = ()):
+        super().__init__(message)
+        self.key = key
 
 
 class DataError(BacktestError):
