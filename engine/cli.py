@@ -43,6 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/compare", help="where to write the comparison")
     p.add_argument("--common-period", action="store_true",
                    help="align runs over different periods on their common dates")
+    p = sub.add_parser("sweep", help="run a parameter sweep (the config's sweep: block)")
+    _config_args(p)
+    p.add_argument("--out", help="write the sweep's results into OUT instead of results/<name>/")
+    p.add_argument("--check", action="store_true",
+                   help="exit 3 with a one-line reason when a sweep.ci threshold is missed")
+    p.add_argument("--resume", action="store_true", help="skip chunks already checkpointed")
+    p.add_argument("--executor", choices=("local", "dask"), default="local")
+    p.add_argument("--scheduler", help="dask: address of a running scheduler (tcp://HOST:PORT)")
+    p.add_argument("--workers", type=int, help="dask: start a LocalCluster with N workers")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p = sub.add_parser("data", help="list, check or update data folders")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    q = data_sub.add_parser("list", help="tickers and series available, with date ranges")
+    q.add_argument("--dir", help="data folder (default: the bundled data/)")
+    q = data_sub.add_parser("check", help="validate a data folder with the rules of a run")
+    q.add_argument("dir", nargs="?", help="data folder (default: the bundled data/)")
+    q = data_sub.add_parser("update", help="download prices (yfinance) and FRED series")
+    q.add_argument("--tickers", nargs="*", default=[], help="tickers to add or refresh")
+    q.add_argument("--fred", nargs="*", default=[], help="FRED series ids (FEDFUNDS, DFF, GS2)")
+    q.add_argument("--dir", required=True, help="data folder to write into")
     return parser
 
 
@@ -106,8 +126,20 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from engine.sweep.command import run_sweep_command
+
+    return run_sweep_command(args, _load(args))
+
+
+def cmd_data(args) -> int:
+    from engine.datacmd import run_data_command
+
+    return run_data_command(args)
+
+
 HANDLERS = {"run": cmd_run, "validate": cmd_validate, "audit": cmd_audit,
-            "compare": cmd_compare}
+            "compare": cmd_compare, "sweep": cmd_sweep, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -229,26 +229,28 @@ def _finish_metrics(out, n, final_value, s, sums, max_dd, max_dd_days, turnover_
 
 
 @register_jitable
-def simulate_combo(close, target, start, cash_daily, bench_ret, month_start, s,
+def simulate_combo(close, target, start, end, cash_daily, bench_ret, month_start, s,
                    out_metrics, equity_out, held_out, trades_out):
-    """Simulate one combo from bar ``start`` to the end; returns the number of filled orders.
+    """Simulate one combo over bars ``start .. end - 1``; returns the number of filled orders.
 
     Args:
         close: (T, A) prices. target: (T, A) weights, row t decided at close t.
-        start: first bar of the run. cash_daily: (T,) daily simple cash rate (decimal).
-        bench_ret: (T,) benchmark daily simple returns, bench_ret[start] = 0; all NaN = none.
+        start, end: first bar of the run and one past its last (T for the whole history).
+        cash_daily: (T,) daily simple cash rate (decimal).
+        bench_ret: (T,) benchmark daily simple returns (the one at ``start`` is taken as 0:
+            the benchmark is bought at the first close); all NaN = no benchmark.
         month_start: (T,) True on the first trading day of each month.
         s: SimSettings. out_metrics: (N_METRICS,) filled in METRIC_KEYS order.
         equity_out: (T,) or empty; held_out: (T, A) or empty; trades_out: (K, 5) or empty —
             filled only when they have rows (single runs, top-K of a sweep).
     """
-    n_bars, n_assets = close.shape
+    n_assets = close.shape[1]
     record = equity_out.shape[0] > 0
     units = np.zeros(n_assets)
     last_target = np.zeros(n_assets)
     order_value = np.empty(n_assets)
     order = np.empty(n_assets, dtype=np.int64)
-    has_bench = not np.isnan(bench_ret[start])
+    has_bench = not np.isnan(bench_ret[end - 1])
     cash = s.initial_cash
     prev_equity = s.initial_cash
     peak, peak_idx, max_dd, max_dd_days = s.initial_cash, 0, 0.0, 0
@@ -258,7 +260,7 @@ def simulate_combo(close, target, start, cash_daily, bench_ret, month_start, s,
     exposed_days = 0
     n_trades = 0
     n = 0
-    for t in range(start, n_bars):
+    for t in range(start, end):
         prices = close[t]
         rf = 0.0
         if t > start:
@@ -303,7 +305,7 @@ def simulate_combo(close, target, start, cash_daily, bench_ret, month_start, s,
         if x < 0.0:
             down_sq += x * x
         if has_bench:
-            b = bench_ret[t]
+            b = bench_ret[t] if t > start else 0.0  # benchmark bought at the first close
             db = b - mean_b
             mean_b += db / n
             m2_b += db * (b - mean_b)
@@ -326,7 +328,7 @@ def simulate_combo(close, target, start, cash_daily, bench_ret, month_start, s,
     return n_trades
 
 
-def simulate_many_py(close, targets, start, cash_daily, bench_ret, month_start, s):
+def simulate_many_py(close, targets, start, end, cash_daily, bench_ret, month_start, s):
     """Metrics (C, N_METRICS) for C combos of targets (C, T, A); nothing per day is kept."""
     n_combos = targets.shape[0]
     out = np.empty((n_combos, N_METRICS))
@@ -334,7 +336,7 @@ def simulate_many_py(close, targets, start, cash_daily, bench_ret, month_start, 
     no_held = np.empty((0, 0))
     no_trades = np.empty((0, N_TRADE_FIELDS))
     for c in prange(n_combos):
-        simulate_combo(close, targets[c], start, cash_daily, bench_ret, month_start, s,
+        simulate_combo(close, targets[c], start, end, cash_daily, bench_ret, month_start, s,
                        out[c], no_equity, no_held, no_trades)
     return out
 

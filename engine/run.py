@@ -98,6 +98,7 @@ def run_backtest(cfg: RunConfig, prep: Prepared | None = None) -> RunResult:
     bench_metrics = {}
     if cfg.benchmark:
         bench_ret = pd.Series(prep.inputs.bench_ret[run], index=dates, name=cfg.benchmark)
+        bench_ret.iloc[0] = 0.0  # bought at the first close, as in the kernel
         bench_eq = cfg.portfolio.initial_cash * (1.0 + bench_ret).cumprod()
         bench_metrics = metrics_summary(bench_ret, cash_ret, bench_ret,
                                         initial_cash=cfg.portfolio.initial_cash,

@@ -64,14 +64,13 @@ def cash_rate_series(data: MarketData, cash_rate: float | str | None) -> np.ndar
 
 
 def benchmark_returns(data: MarketData, prices: np.ndarray | None) -> np.ndarray:
-    """(T,) daily simple returns of buy-and-hold ``prices`` from the run's first close
-    (0 on the first day, NaN before it); all NaN when ``prices`` is None."""
+    """(T,) daily simple returns of ``prices`` (0 on the first day of the history; the kernel
+    takes the one at the run's first bar as 0); all NaN when ``prices`` is None."""
     out = np.full(len(data.dates), np.nan)
     if prices is None:
         return out
-    s = data.start_index
-    out[s] = 0.0
-    out[s + 1:] = prices[s + 1:] / prices[s:-1] - 1.0
+    out[0] = 0.0
+    out[1:] = prices[1:] / prices[:-1] - 1.0
     return out
 
 
@@ -127,7 +126,7 @@ def simulate(data: MarketData, weights: np.ndarray, inputs: SimInputs) -> SimOut
     equity = np.full(n_days, np.nan)
     held = np.zeros((n_days, n_assets))
     trades = np.zeros(((n_days - inputs.start) * n_assets, k.N_TRADE_FIELDS))
-    n_trades = k.simulate_combo_nb(inputs.close, w, inputs.start, inputs.cash_daily,
+    n_trades = k.simulate_combo_nb(inputs.close, w, inputs.start, n_days, inputs.cash_daily,
                                    inputs.bench_ret, inputs.month_start, inputs.settings,
                                    metrics, equity, held, trades)
     run = slice(inputs.start, None)
@@ -155,6 +154,6 @@ def simulate_metrics(data: MarketData, weights: np.ndarray, inputs: SimInputs) -
     w = check_weights(weights, data)
     if w.ndim != 3:
         raise BacktestError(f"weights for many combos must be (C, T, A), got shape {w.shape}")
-    table = k.simulate_many_nb(inputs.close, w, inputs.start, inputs.cash_daily,
+    table = k.simulate_many_nb(inputs.close, w, inputs.start, w.shape[1], inputs.cash_daily,
                                inputs.bench_ret, inputs.month_start, inputs.settings)
     return pd.DataFrame(table, columns=list(METRIC_KEYS))
