@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -15,6 +16,15 @@ from pathlib import Path
 from engine.errors import BacktestError
 
 COMMANDS = ("run", "validate", "compare", "sweep", "audit", "data")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: one line on stderr, exit code 2."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("backtest").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"backtest: error: {where}{message} (see {self.prog} --help)\n")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -25,7 +35,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="backtest", description="Backtest IWM / SPY strategies from a YAML config.",
         epilog="`backtest CONFIG.yaml` is short for `backtest run CONFIG.yaml`.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,15 +152,28 @@ HANDLERS = {"run": cmd_run, "validate": cmd_validate, "audit": cmd_audit,
             "compare": cmd_compare, "sweep": cmd_sweep, "data": cmd_data}
 
 
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _terminated(signum, frame):
+    # SIGTERM unwinds like Ctrl-C so that temporary result folders are removed on the way out.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread (main() called from a test's worker thread)
+        previous = None
+    try:
         return HANDLERS[args.command](args)
     except BacktestError as exc:
-        print(f"backtest: error: {exc}", file=sys.stderr)
+        print(f"backtest: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("backtest: interrupted", file=sys.stderr)
@@ -158,9 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # internal error: one line, traceback only on request
         if os.environ.get("BACKTEST_DEBUG"):
             traceback.print_exc()
-        print(f"backtest: internal error: {type(exc).__name__}: {exc} "
+        print(f"backtest: internal error: {type(exc).__name__}: {_one_line(exc)} "
               "(set BACKTEST_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,25 @@ class RunConfig(Strict):
         if not fields:
             return self
         merged = {**self.data.model_dump(), **fields}
-        return self.model_copy(update={"data": DataConfig.model_validate(merged)})
+        try:
+            data = DataConfig.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(_override_error(exc, fields), ("data",)) from None
+        return self.model_copy(update={"data": data})
+
+
+_OVERRIDE_FLAGS = {"start": "--start", "end": "--end", "dir": "--data-dir"}
+
+
+def _override_error(exc: ValidationError, fields: dict) -> str:
+    """One line for a bad command-line override of a ``data`` field."""
+    err = exc.errors()[0]
+    msg = err["msg"].removeprefix("Value error, ")
+    name = str(err["loc"][0]) if err["loc"] else ""
+    if name in _OVERRIDE_FLAGS:
+        return f"{_OVERRIDE_FLAGS[name]}: {msg} (got {fields.get(name)!r})"
+    given = ", ".join(f"{_OVERRIDE_FLAGS.get(k, k)} {v}" for k, v in fields.items())
+    return f"{msg} (command line: {given})"
 
 
 # ------------------------------------------------------------------ YAML with line numbers
