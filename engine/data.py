@@ -197,7 +197,8 @@ def is_monthly(index: pd.DatetimeIndex) -> bool:
     """True for a series dated on month starts with about one row per month."""
     if len(index) < 2:
         return bool(len(index)) and bool(index[0].day == 1)
-    return bool((index.day == 1).all() and np.median(np.diff(index.asi8)) > 25 * 86400e9)
+    spacing = pd.Series(index).diff().median()
+    return bool((index.day == 1).all() and spacing > pd.Timedelta(days=25))
 
 
 def publish(series: pd.Series, dates: pd.DatetimeIndex, monthly_lag_months: int = 1,

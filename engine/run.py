@@ -7,6 +7,9 @@ the previous one.
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import glob
 import json
 import math
 import os
@@ -156,6 +159,7 @@ def write_result(result: RunResult, cfg: RunConfig, target: Path, files: dict[st
                  started: float, html: bool = True) -> Path:
     """Write every file of a run into a temporary folder, then swap it into ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(target)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -169,12 +173,72 @@ def write_result(result: RunResult, cfg: RunConfig, target: Path, files: dict[st
 
 
 def swap_into_place(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` to ``target``; an existing ``target`` is removed only afterwards."""
+    """Rename ``tmp`` to ``target``; an existing ``target`` is removed only afterwards.
+
+    On Linux the two folders are exchanged in one atomic ``renameat2(RENAME_EXCHANGE)``, so
+    even SIGKILL leaves either the old or the new results under ``target``. Elsewhere the old
+    folder is first renamed aside to ``.<name>.old-<pid>`` (put back by :func:`remove_stale`
+    if the process dies between the two renames).
+    """
+    if not target.exists():
+        os.rename(tmp, target)
+        return
+    if _exchange(tmp, target):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous results
+        return
     old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.rename(target, old)
-    os.rename(tmp, target)
+    os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2``); False where that is not supported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def remove_stale(target: Path) -> None:
+    """Clean up after runs on ``target`` that were killed (SIGKILL, power loss).
+
+    ``.<name>.tmp-<pid>`` folders of dead processes are deleted; an ``.<name>.old-<pid>`` one
+    is renamed back to ``target`` when ``target`` is missing (killed mid-swap), else deleted.
+    """
+    for path in sorted(target.parent.glob(f".{glob.escape(target.name)}.*-*")):
+        kind, _, pid = path.name[len(target.name) + 2:].partition("-")
+        if kind not in ("tmp", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        if kind == "old" and not target.exists():
+            os.rename(path, target)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but not ours, or cannot tell: leave it alone
+        return True
+    return True
 
 
 def _write_files(result: RunResult, cfg: RunConfig, folder: Path, files: dict[str, Path],
