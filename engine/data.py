@@ -4,7 +4,8 @@ Files (bundled ``data/`` or a user's folder given by ``--data-dir`` / ``data.dir
 
 * prices: ``prices/<TICKER>.csv`` (or ``.parquet``), or ``<TICKER>.csv`` directly in the folder;
   columns ``date`` plus ``adj_close`` (preferred) or ``close``. Adjusted close is a total-return
-  price: dividends and fund expenses are already in it.
+  price: dividends and fund expenses are already in it. An optional ``adj_open`` column holds
+  the open adjusted on the same basis (blank where unknown).
 * macro: ``macro/<NAME>.csv`` (or in the folder), columns ``date,value``; rates in annual percent
   (5.33 means 5.33 %/yr).
 
@@ -17,7 +18,9 @@ default 1). Before its first publication a macro series is NaN.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,12 +106,29 @@ def _read_table(path: Path) -> pd.DataFrame:
     try:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        with warnings.catch_warnings():
+            # a row longer than the header would silently become the index (or be cut)
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                               index_col=False)
+    except pd.errors.ParserWarning:
+        raise DataError(f"{path} line {_ragged_line(path)}: more fields than the header") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: not a readable table ({reason})") from None
+
+
+def _ragged_line(path: Path) -> int | str:
+    """1-based line of the first CSV row with more fields than the header ('?' if none)."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh)
+        width = len(next(reader, []))
+        for row in reader:
+            if len(row) > width:
+                return reader.line_num
+    return "?"
 
 
 def _parse_dates(path: Path, raw: pd.Series) -> pd.DatetimeIndex:
@@ -155,6 +175,28 @@ def _parse_values(path: Path, raw: pd.Series, dates: pd.DatetimeIndex, column: s
 
 def read_series(path: Path, kind: str) -> pd.Series:
     """Read and validate one file: a price series (``kind='price'``) or macro (``'macro'``)."""
+    return _read_validated(path, kind)[0]
+
+
+def read_price_frame(path: Path) -> pd.DataFrame:
+    """A price file as a frame: ``adj_close`` validated as in a run, plus ``adj_open`` when the
+    file has that column (blank cells are NaN: open unknown; others must be positive)."""
+    series, table, dates = _read_validated(path, "price")
+    frame = pd.DataFrame({"adj_close": series.to_numpy()}, index=dates)
+    if "adj_open" in table.columns:
+        raw = table["adj_open"].astype(str).str.strip()
+        known = (raw != "").to_numpy()
+        opens = pd.to_numeric(raw.where(known, "nan"), errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(known & ~(np.isfinite(opens) & (opens > 0)))
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(f"{path} line {i + 2} ({dates[i].date()}): adj_open '{raw.iloc[i]}' "
+                            "is not a positive number (leave it blank where unknown)")
+        frame["adj_open"] = np.where(known, opens, np.nan)
+    return frame
+
+
+def _read_validated(path: Path, kind: str) -> tuple[pd.Series, pd.DataFrame, pd.DatetimeIndex]:
     table = _read_table(path)
     table.columns = [str(c).strip().lower() for c in table.columns]
     wanted = ("adj_close", "close") if kind == "price" else ("value",)
@@ -168,7 +210,7 @@ def read_series(path: Path, kind: str) -> pd.Series:
         raise DataError(f"{path}: has a header but no data rows")
     dates = _parse_dates(path, table["date"])
     values = _parse_values(path, table[column], dates, column, positive=(kind == "price"))
-    return pd.Series(values, index=dates, name=path.stem)
+    return pd.Series(values, index=dates, name=path.stem), table, dates
 
 
 def _price_path(data_dir: Path, ticker: str) -> Path:
