@@ -84,11 +84,12 @@ def _load(args):
 
 
 def cmd_run(args) -> int:
-    from engine.report.terminal import format_table
     from engine.run import run_and_write
 
     cfg = _load(args)
     result, folder = run_and_write(cfg, args.out)
+    from engine.report.terminal import format_table  # after the run: bad input fails faster
+
     columns = {"strategy": result.metrics}
     if result.benchmark_metrics:
         columns[f"{cfg.benchmark} buy & hold"] = result.benchmark_metrics

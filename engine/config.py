@@ -137,15 +137,23 @@ def read_yaml(path: str | Path) -> tuple[dict, dict]:
         raise ConfigError(f"{path}: config file not found") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a folder, not a config file") from None
-    except (UnicodeDecodeError, OSError) as exc:
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: cannot read the file (not UTF-8 text)") from None
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read the file ({type(exc).__name__})") from None
     try:
-        data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except (ValueError, OverflowError) as exc:  # a well-formed but impossible date: 2019-02-30
+        line, value = _bad_scalar(node)
+        raise ConfigError(f"{path} line {line}: '{value}' is not a valid date ({exc})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in problem:
+            raise ConfigError(f"{path}{where}: YAML tag refused, a config is plain data "
+                              f"({problem})") from None
         raise ConfigError(f"{path}{where}: not valid YAML ({problem})") from None
     if data is None:
         raise ConfigError(f"{path}: the file is empty (want a mapping with name, strategy, data)")
@@ -154,7 +162,42 @@ def read_yaml(path: str | Path) -> tuple[dict, dict]:
             f"{path}: the top level must be a mapping of keys (name, strategy, data, ...), "
             f"got a {type(data).__name__}"
         )
+    _refuse_duplicate_keys(node, path)
     return data, _line_index(node) if node is not None else {}
+
+
+def _bad_scalar(node: yaml.Node | None) -> tuple[int | str, str]:
+    """(line, text) of the first timestamp scalar that does not construct (else ('?', ''))."""
+    stack = [node] if node is not None else []
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, yaml.MappingNode):
+            stack[:0] = [v for pair in item.value for v in pair]
+        elif isinstance(item, yaml.SequenceNode):
+            stack[:0] = list(item.value)
+        elif item.tag.endswith(":timestamp"):
+            try:
+                yaml.safe_load(item.value)
+            except (ValueError, OverflowError):
+                return item.start_mark.line + 1, item.value
+    return "?", ""
+
+
+def _refuse_duplicate_keys(node: yaml.Node | None, path: Path, key_path: str = "") -> None:
+    """YAML lets a later key silently replace an earlier one; a config must say it once."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = f"{key_path}.{key.value}" if key_path else str(key.value)
+            line = key.start_mark.line + 1
+            if name in seen:
+                raise ConfigError(f"{path} line {line}: duplicate key '{name}' "
+                                  f"(first on line {seen[name]})", tuple(name.split(".")))
+            seen[name] = line
+            _refuse_duplicate_keys(value, path, name)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            _refuse_duplicate_keys(value, path, f"{key_path}[{i}]")
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:

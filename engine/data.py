@@ -184,7 +184,7 @@ def read_price_frame(path: Path) -> pd.DataFrame:
     series, table, dates = _read_validated(path, "price")
     frame = pd.DataFrame({"adj_close": series.to_numpy()}, index=dates)
     if "adj_open" in table.columns:
-        raw = table["adj_open"].astype(str).str.strip()
+        raw = table["adj_open"].fillna("").astype(str).str.strip()  # a short row: NaN, unknown
         known = (raw != "").to_numpy()
         opens = pd.to_numeric(raw.where(known, "nan"), errors="coerce").to_numpy(dtype=float)
         bad = np.flatnonzero(known & ~(np.isfinite(opens) & (opens > 0)))
@@ -292,11 +292,13 @@ def load_market_data(
         raise DataError(f"the tickers share no trading day ({spans})")
     end_ts = pd.Timestamp(end) if end is not None else None
     start_ts = pd.Timestamp(start) if start is not None else frame.index[0]
+    span = f"{frame.index[0].date()}..{frame.index[-1].date()}"
     if end_ts is not None:
         frame = frame.loc[:end_ts]
-    first = int(frame.index.searchsorted(start_ts, side="left"))
+    # The first day of data decides the first target, so a run starts on the second day at
+    # the earliest (a decision at close t trades at close t + 1).
+    first = max(int(frame.index.searchsorted(start_ts, side="left")), min(1, len(frame) - 1))
     if frame.empty or first >= len(frame):
-        span = f"{frame.index[0].date()}..{frame.index[-1].date()}" if len(frame) else "none"
         raise DataError(
             f"no trading days between {start_ts.date()} and "
             f"{end_ts.date() if end_ts is not None else 'the end'} for {', '.join(tickers)} "

@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -150,22 +151,29 @@ def output_dir(cfg: RunConfig, out: str | Path | None) -> Path:
     parent = target.parent
     while not parent.exists():
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise BacktestError(f"output folder is not writable: {parent}")
+    if not parent.is_dir():
+        raise BacktestError(f"cannot write results under {parent}: it is a file, not a folder")
+    try:  # a real probe: os.access says yes to root on read-only or virtual file systems
+        os.rmdir(tempfile.mkdtemp(prefix=f".{target.name}.probe-", dir=parent))
+    except OSError as exc:
+        raise BacktestError(f"output folder is not writable: {parent} ({exc.strerror})") from None
     return target
 
 
 def write_result(result: RunResult, cfg: RunConfig, target: Path, files: dict[str, Path],
                  started: float, html: bool = True) -> Path:
     """Write every file of a run into a temporary folder, then swap it into ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(target)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(target)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
         _write_files(result, cfg, tmp, files, started, html)
         swap_into_place(tmp, target)
+    except OSError as exc:  # disk full, permissions changed under us: the old results stay
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise BacktestError(f"cannot write results to {target}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

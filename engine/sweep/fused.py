@@ -1,0 +1,104 @@
+"""Fused sweep kernel for the rotation strategy: signal -> hysteresis -> weights -> simulation.
+
+One pass per combo, nothing per combo kept but its metrics. The moving averages (or momentum
+series) of the ratio are computed once per distinct window by the caller, with the same
+indicator kernels as a single run (``strategies.indicators``), and passed in as a ``bank`` of
+series; each combo then only points into the bank:
+
+* kind 0 (``ma``): ``bank[ia]`` is the signal ratio / MA - 1 itself;
+* kind 1 (``crossover``): the signal is ``bank[ia] / bank[ib] - 1`` (fast MA / slow MA - 1);
+* kind 2 (``momentum``): ``bank[ia]`` is the signal (pct change over the lookback).
+
+The combos are split into ``n_blocks`` blocks run in parallel; each block owns one (T, A) target
+buffer and one signal buffer, reused combo after combo, so memory is flat in the number of
+combos. The simulation is :func:`engine.kernels.simulate_combo`, the single-run kernel, called
+once per window: a sweep row therefore equals a single run of that combo, bit for bit.
+
+Written once as plain Python (``*_py``, runnable without numba for tests) and jitted (``*_nb``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+from numba.extending import register_jitable
+
+from engine.kernels import N_TRADE_FIELDS, simulate_combo
+from strategies.indicators import STATE_OFF, STATE_ON, hysteresis_states
+
+KIND_MA, KIND_CROSSOVER, KIND_MOMENTUM = 0, 1, 2
+
+
+@register_jitable
+def combo_targets(bank, kind, ia, ib, band, min_hold, on_col, off_col, signal, target):
+    """Fill ``target`` (T, A) with the combo's 0/1 weights (``Rotation.weights``'s rule)."""
+    n_days, n_assets = target.shape
+    if kind == KIND_CROSSOVER:
+        fast = bank[ia]
+        slow = bank[ib]
+        for t in range(n_days):
+            signal[t] = fast[t] / slow[t] - 1.0
+        states = hysteresis_states(signal, band, min_hold)
+    else:
+        states = hysteresis_states(bank[ia], band, min_hold)
+    for t in range(n_days):
+        for a in range(n_assets):
+            target[t, a] = 0.0
+        if states[t] == STATE_ON:
+            if on_col >= 0:
+                target[t, on_col] = 1.0
+        elif states[t] == STATE_OFF:
+            if off_col >= 0:
+                target[t, off_col] = 1.0
+
+
+def rotation_metrics_py(close, bank, kind, ia, ib, band, min_hold, on_col, off_col, starts,
+                        ends, cash_daily, bench_ret, month_start, s, n_blocks, out):
+    """Metrics of C combos over W windows: ``out`` (C, W, N_METRICS), METRIC_KEYS order.
+
+    Per-combo arrays (C,): ``kind``, ``ia``, ``ib`` (bank rows), ``band`` (decimal, 0.02 =
+    2 %), ``min_hold`` (days), ``on_col`` / ``off_col`` (columns of ``close``, -1 = cash).
+    ``starts`` / ``ends`` (W,): the windows' bar ranges ``[start, end)``.
+    """
+    n_combos = kind.shape[0]
+    n_days, n_assets = close.shape
+    no_equity = np.empty(0)
+    no_held = np.empty((0, 0))
+    no_trades = np.empty((0, N_TRADE_FIELDS))
+    for b in prange(n_blocks):
+        lo = b * n_combos // n_blocks
+        hi = (b + 1) * n_combos // n_blocks
+        target = np.zeros((n_days, n_assets))
+        signal = np.empty(n_days)
+        for c in range(lo, hi):
+            combo_targets(bank, kind[c], ia[c], ib[c], band[c], min_hold[c], on_col[c],
+                          off_col[c], signal, target)
+            for w in range(starts.shape[0]):
+                simulate_combo(close, target, starts[w], ends[w], cash_daily, bench_ret,
+                               month_start, s, out[c, w], no_equity, no_held, no_trades)
+    return out
+
+
+def rotation_equity_py(close, bank, kind, ia, ib, band, min_hold, on_col, off_col, start, end,
+                       cash_daily, bench_ret, month_start, s, n_blocks, equity, metrics):
+    """Equity curves (C, T) of C combos over ``[start, end)`` (bars outside are left as they
+    are) and their metrics (C, N_METRICS): the subset of a sweep kept for DSR and PBO."""
+    n_combos = kind.shape[0]
+    n_days, n_assets = close.shape
+    no_trades = np.empty((0, N_TRADE_FIELDS))
+    for b in prange(n_blocks):
+        lo = b * n_combos // n_blocks
+        hi = (b + 1) * n_combos // n_blocks
+        target = np.zeros((n_days, n_assets))
+        held = np.zeros((n_days, n_assets))
+        signal = np.empty(n_days)
+        for c in range(lo, hi):
+            combo_targets(bank, kind[c], ia[c], ib[c], band[c], min_hold[c], on_col[c],
+                          off_col[c], signal, target)
+            simulate_combo(close, target, start, end, cash_daily, bench_ret, month_start, s,
+                           metrics[c], equity[c], held, no_trades)
+    return equity
+
+
+rotation_metrics_nb = njit(cache=True, parallel=True)(rotation_metrics_py)
+rotation_equity_nb = njit(cache=True, parallel=True)(rotation_equity_py)
