@@ -10,7 +10,10 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.errors import BacktestError
@@ -44,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write this run's results into OUT instead of results/<name>/")
     p.add_argument("--verify", action="store_true",
                    help="replay the run through vectorbt and print the largest equity difference")
-    p = sub.add_parser("validate", help="check a config (and that its tickers exist) without running")
+    p = sub.add_parser("validate",
+                       help="check a config (and that its tickers exist) without running")
     _config_args(p)
     p = sub.add_parser("audit", help="look-ahead audit: perturb data after day t, check weights")
     _config_args(p)
@@ -162,15 +166,52 @@ def _terminated(signum, frame):
     raise KeyboardInterrupt
 
 
+def _unraisable(hook) -> None:
+    # An interrupt that lands in a finaliser or a weakref callback cannot propagate from there:
+    # Python would print "Exception ignored ... Traceback" and carry on with the run. Raise it
+    # again 10 ms later (SIGALRM, handled like SIGTERM), once that callback is over.
+    if hook.exc_type is not None and issubclass(hook.exc_type, KeyboardInterrupt):
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
+    sys.__unraisablehook__(hook)
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Inside the block SIGTERM (and an interrupt swallowed by a finaliser) unwind like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # main() called from a worker thread (tests): signals stay as they are
+        return
+    signals = [signal.SIGTERM] + ([signal.SIGALRM] if hasattr(signal, "setitimer") else [])
+    saved = {s: signal.signal(s, _terminated) for s in signals}
+    hook = sys.unraisablehook
+    if hasattr(signal, "setitimer"):
+        sys.unraisablehook = _unraisable
+    try:
+        yield
+    finally:
+        if hasattr(signal, "setitimer"):
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.unraisablehook = hook
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     try:
-        previous = signal.signal(signal.SIGTERM, _terminated)
-    except ValueError:  # not the main thread (main() called from a test's worker thread)
-        previous = None
+        with _interruptible():
+            return _dispatch(args)
+    except KeyboardInterrupt:  # re-raised just after the command ended
+        print("backtest: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args) -> int:
+    """Run the command; map errors to exit codes with one line on stderr."""
     try:
         return HANDLERS[args.command](args)
     except BacktestError as exc:
@@ -185,9 +226,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backtest: internal error: {type(exc).__name__}: {_one_line(exc)} "
               "(set BACKTEST_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,18 +107,39 @@ def _read_table(path: Path) -> pd.DataFrame:
     try:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
+        text = _text(path)
         with warnings.catch_warnings():
             # a row longer than the header would silently become the index (or be cut)
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                               index_col=False)
-    except pd.errors.ParserWarning:
-        raise DataError(f"{path} line {_ragged_line(path)}: more fields than the header") from None
+            return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                               skipinitialspace=True, index_col=False)
+    except DataError:
+        raise
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
-    except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: not a readable table ({reason})") from None
+    except (pd.errors.ParserWarning, pd.errors.ParserError) as exc:
+        line = _ragged_line(path)
+        if line != "?" or isinstance(exc, pd.errors.ParserWarning):
+            raise DataError(f"{path} line {line}: more fields than the header") from None
+        raise DataError(f"{path}: not a readable table ({_first_line(exc)})") from None
+    except (UnicodeDecodeError, ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable table ({_first_line(exc)})") from None
+
+
+def _text(path: Path) -> str:
+    """The file as UTF-8 text (a byte-order mark dropped); DataError for binary content."""
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise DataError(f"{path}: not a text CSV file (binary content: NUL bytes)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a text CSV file (not UTF-8: byte "
+                        f"{raw[exc.start]:#04x} at offset {exc.start})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _ragged_line(path: Path) -> int | str:
@@ -288,7 +310,8 @@ def load_market_data(
         series[ticker] = read_series(files[ticker], "price")
     frame = pd.concat(series, axis=1, join="inner")
     if frame.empty:
-        spans = ", ".join(f"{t} {s.index[0].date()}..{s.index[-1].date()}" for t, s in series.items())
+        spans = ", ".join(f"{t} {s.index[0].date()}..{s.index[-1].date()}"
+                          for t, s in series.items())
         raise DataError(f"the tickers share no trading day ({spans})")
     end_ts = pd.Timestamp(end) if end is not None else None
     start_ts = pd.Timestamp(start) if start is not None else frame.index[0]

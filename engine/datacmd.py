@@ -259,7 +259,8 @@ def format_listing(folder: Path, infos: list[SeriesInfo]) -> str:
     widths = [max(len(r[c]) for r in [header, *body]) for c in range(len(header) - 1)]
 
     def line(row):
-        cells = [c.rjust(w) if k == 4 else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths))]
+        pairs = enumerate(zip(row, widths, strict=False))  # the last column is not padded
+        cells = [c.rjust(w) if k == 4 else c.ljust(w) for k, (c, w) in pairs]
         return "  ".join([*cells, row[-1]]).rstrip()
 
     rule = tuple("-" * w for w in widths) + ("----",)
@@ -399,19 +400,20 @@ def _today_new_york() -> date:
 
 
 def _existing(folder: Path, sub: str, name: str, header: tuple[str, ...]) -> Path | None:
-    """The file a run would read for ``name`` (or None); refuses layouts we cannot merge into."""
-    for candidate in (folder / sub / f"{name}.parquet", folder / f"{name}.parquet"):
-        if candidate.is_file():
-            raise DataError(f"{candidate}: data update writes CSV only; convert or move this "
-                            f"Parquet file first; {_UNTOUCHED}")
-    for path in (folder / sub / f"{name}.csv", folder / f"{name}.csv"):
-        if path.is_file():
-            columns = tuple(c.strip().lower() for c in _head(path).strip().split(","))
-            if columns not in (header, header[:2]):
-                raise DataError(f"{path}: columns {','.join(columns)}; data update merges only "
-                                f"into files with columns {','.join(header)}; {_UNTOUCHED}")
-            return path
-    return None
+    """The file a run would read for ``name`` (same search order; None when there is none);
+    refuses layouts we cannot merge into."""
+    candidates = [folder / where / f"{name}{ext}" for where in (sub, ".") for ext in _SUFFIXES]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        return None
+    if found.suffix == ".parquet":
+        raise DataError(f"{found}: data update writes CSV only; convert or move this Parquet "
+                        f"file first; {_UNTOUCHED}")
+    columns = tuple(c.strip().lower() for c in _head(found).lstrip("\ufeff").strip().split(","))
+    if columns not in (header, header[:2]):
+        raise DataError(f"{found}: columns {','.join(columns)}; data update merges only into "
+                        f"files with columns {','.join(header)}; {_UNTOUCHED}")
+    return found
 
 
 def _plan_prices(folder: Path, ticker: str, fetch: YahooFetch, today: date,
@@ -496,7 +498,8 @@ def _join_prices(old: pd.DataFrame | None, new: pd.DataFrame, ticker: str,
 
 
 def _price_lines(frame: pd.DataFrame) -> str:
-    rows = zip(frame.index.strftime("%Y-%m-%d"), frame["adj_close"], frame["adj_open"])
+    rows = zip(frame.index.strftime("%Y-%m-%d"), frame["adj_close"], frame["adj_open"],
+               strict=True)
     return "".join(f"{d},{_number(c)},{'' if np.isnan(o) else _number(o)}\n" for d, c, o in rows)
 
 

@@ -137,3 +137,17 @@ def test_bad_folders_are_refused_by_name(three_runs, tmp_path):
         compare_results([good, empty], tmp_path / "cmp")
     with pytest.raises(BacktestError, match="at least one results folder"):
         compare_results([], tmp_path / "cmp")
+
+
+def test_compare_output_is_byte_identical_serial_or_parallel(three_runs, tmp_path, monkeypatch):
+    folders = [f for f, _, _ in three_runs]
+    compare_results(folders, tmp_path / "parallel")  # charts shared between processes
+    from engine.report import render
+
+    monkeypatch.setattr(render, "can_fork", lambda: False)  # one process
+    compare_results(folders, tmp_path / "serial")
+    names = sorted(p.name for p in (tmp_path / "parallel").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "serial").iterdir())
+    for name in names:
+        assert (tmp_path / "parallel" / name).read_bytes() == \
+            (tmp_path / "serial" / name).read_bytes(), name

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
+import signal
+import struct
+import subprocess
+import sys
+import time
 from html.parser import HTMLParser
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -12,8 +19,9 @@ import pytest
 
 from engine import metrics
 from engine.errors import BacktestError
-from engine.report import charts, format_table, markdown_table, write_tearsheet
+from engine.report import charts, format_table, markdown_table, render, write_tearsheet
 from engine.report.regimes import regime_performance
+from engine.report.render import Chart, render_charts, worker_count
 from engine.report.tearsheet import HEADLINE_ROWS
 from engine.results import METRIC_KEYS, RunResult
 
@@ -294,3 +302,153 @@ def test_format_table_aligns_and_marks_missing():
         "| Sharpe | 0.50 | n/a |\n"
         "| Final value | 1,234,567.89 | 0.00 |"
     )
+
+
+def test_charts_decorations_fit_the_figure_and_do_not_overlap(synthetic):
+    # The layout is computed once at build time (charts._fit), not by a layout engine at save
+    # time: every tick label, axis label, title and outside legend must still be on the canvas
+    # and clear of the neighbouring panels.
+    for name, fig in _all_figures(synthetic).items():
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        boxes = []
+        for ax in fig.axes:
+            legend = [ax.get_legend()] if ax.get_legend() is not None else []
+            box = ax.get_tightbbox(renderer, bbox_extra_artists=legend, for_layout_only=True)
+            assert box.x0 >= -1 and box.y0 >= -1, name
+            assert box.x1 <= fig.bbox.x1 + 1 and box.y1 <= fig.bbox.y1 + 1, name
+            boxes.append(box)
+        for a, b in combinations(boxes, 2):
+            assert not a.overlaps(b), name
+
+
+# ----------------------------------------------------------------------------- rendering
+def _png_chunks(png: bytes) -> list[str]:
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    pos, kinds = 8, []
+    while pos < len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        kinds.append(kind.decode("ascii"))
+        pos += 12 + length
+    return kinds
+
+
+def test_tearsheet_bytes_are_the_same_serial_or_parallel(synthetic, tearsheet, tmp_path):
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    write_tearsheet(synthetic, serial, workers=1)
+    write_tearsheet(synthetic, parallel, workers=2)
+    out, _ = tearsheet
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(p.name for p in serial.iterdir())
+    assert names == sorted(p.name for p in parallel.iterdir())
+    for name in names:
+        expected = (out / name).read_bytes()
+        assert (serial / name).read_bytes() == expected, name
+        assert (parallel / name).read_bytes() == expected, name
+        if name.endswith(".png"):  # no time, no software tag: nothing but the image
+            assert set(_png_chunks(expected)) <= {"IHDR", "pHYs", "IDAT", "IEND"}, name
+
+
+def _small_chart(title: str = "small") -> charts.Figure:
+    fig = charts._figure(3, 2)
+    ax = fig.subplots()
+    ax.plot([0, 1, 2], [1, 3, 2])
+    charts._label(ax, title, "x (units)", "y (units)")
+    charts._fit(fig, [[ax]])
+    return fig
+
+
+def _fail() -> charts.Figure:
+    raise ValueError("this chart cannot be drawn")
+
+
+def _only_here(parent: int, fate: str) -> charts.Figure:
+    """A chart that draws in the process ``parent`` and fails in a forked child."""
+    if os.getpid() != parent:
+        if fate == "die":  # vanish as a killed process would
+            os._exit(3)
+        raise RuntimeError("failed in the child")
+    time.sleep(0.2)  # slow enough that the child surely takes one of these charts
+    return _small_chart(fate)
+
+
+def test_render_charts_in_order_and_errors_surface():
+    jobs = [Chart("a", "a", _small_chart, ("first",), cost=1.0),
+            Chart("b", "b", _small_chart, ("second",), cost=5.0),  # started first
+            Chart("c", "c", _small_chart, kwargs={"title": "third"})]
+    expected = [render.render(c) for c in jobs]
+    assert render_charts(jobs, workers=2) == expected
+    assert render_charts(jobs, workers=1) == expected
+    with pytest.raises(ValueError, match="cannot be drawn"):
+        render_charts([jobs[0], Chart("bad", "bad", _fail), jobs[2]], workers=2)
+
+
+@pytest.mark.parametrize("fate", ["die", "raise"])
+def test_charts_a_child_does_not_deliver_are_drawn_here(fate):
+    jobs = [Chart(str(i), str(i), _only_here, (os.getpid(), fate)) for i in range(3)]
+    assert render_charts(jobs, workers=2) == [render.render(c) for c in jobs]
+
+
+_SLOW_CHARTS = """
+import os, sys, time
+from engine.report import charts
+from engine.report.render import Chart, render_charts
+
+def slow(seconds):
+    os.write(1, f"{os.getpid()}\\n".encode())  # one write: lines from two processes stay whole
+    time.sleep(seconds)
+    return charts._figure(2, 2)
+
+render_charts([Chart(str(i), "", slow, (float(sys.argv[1]),)) for i in range(4)], workers=2)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie has stopped
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not render.can_fork(), reason="charts are drawn in forked children on Linux")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_a_stopped_report_leaves_no_chart_process(tmp_path, sig):
+    seconds = 30.0 if sig == signal.SIGINT else 1.0
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_CHARTS, str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        pids = {int(proc.stdout.readline()), int(proc.stdout.readline())}
+        assert proc.pid in pids and len(pids) == 2  # this process and one child draw
+        (child,) = pids - {proc.pid}
+        proc.send_signal(sig)
+        proc.wait(timeout=10)
+        # Ctrl-C: the parent kills and reaps its child on the way out. SIGKILL: Linux kills
+        # the orphan (PR_SET_PDEATHSIG), or at the latest it stops after its chart (a second).
+        deadline = time.monotonic() + 10
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(child)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_worker_count_falls_back_to_serial(monkeypatch):
+    assert worker_count(9, workers=2) == (2 if render.can_fork() else 1)
+    assert worker_count(1, workers=2) == 1  # one chart: nothing to share
+    assert worker_count(9, workers=1) == 1
+    monkeypatch.setattr(render, "cpu_count", lambda: 1)
+    assert worker_count(9) == 1  # one CPU
+    monkeypatch.setattr(render, "cpu_count", lambda: 8)
+    assert worker_count(9) <= render.MAX_WORKERS
+    monkeypatch.setattr(render, "can_fork", lambda: False)
+    assert worker_count(9, workers=2) == 1  # no fork (Windows, macOS): serial
+
+
+def test_text_tables_do_not_import_matplotlib():
+    code = ("import sys, engine.report, engine.report.terminal; "
+            "print(sorted(m for m in ('matplotlib', 'pandas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

@@ -23,7 +23,8 @@ import pandas as pd
 from engine import metrics
 from engine.errors import BacktestError
 from engine.report import charts
-from engine.report.html_doc import esc, page, save_chart, section, table
+from engine.report.html_doc import assemble, esc, page, table
+from engine.report.render import Chart, render_charts
 from engine.report.terminal import Row, format_table, format_value, markdown_table
 
 HTML_FILE = "compare.html"
@@ -220,28 +221,29 @@ def _html(runs, names, returns, values, rows, period: str, out_dir: Path) -> str
     run_rows = [[n, r.strategy, _span(r.equity), str(r.folder)]
                 for n, r in zip(names, runs, strict=True)]
     sections = [
-        section("Metrics", table(["Metric", *names], metric_rows, table_id="metrics"),
-                '<p class="note">' + esc(
-                    "Recomputed on the common dates (rf = 0, no benchmark)."
-                    if period.startswith("common")
-                    else "As stored in each run's metrics.json.") + "</p>"),
-        section("Runs", table(["Run", "Strategy", "Period", "Folder"], run_rows)),
-        section("Cumulative return", save_chart(
-            charts.cumulative_returns_chart(series), out_dir, "compare_cumulative",
-            "Cumulative return")),
-        section("Drawdowns", save_chart(
-            charts.drawdown_chart(series), out_dir, "compare_drawdown", "Drawdowns")),
+        ("Metrics", [table(["Metric", *names], metric_rows, table_id="metrics"),
+                     '<p class="note">' + esc(
+                         "Recomputed on the common dates (rf = 0, no benchmark)."
+                         if period.startswith("common")
+                         else "As stored in each run's metrics.json.") + "</p>"]),
+        ("Runs", [table(["Run", "Strategy", "Period", "Folder"], run_rows)]),
+        ("Cumulative return", [Chart("compare_cumulative", "Cumulative return",
+                                     charts.cumulative_returns_chart, (series,), cost=2.0)]),
+        ("Drawdowns", [Chart("compare_drawdown", "Drawdowns", charts.drawdown_chart, (series,),
+                             cost=1.0)]),
     ]
     if len(names) > 1:
         corr = returns.dropna().corr()
         corr_rows = [[n, *(format_value(corr.at[n, m], ".2f") for m in names)] for n in names]
-        sections.append(section(
+        sections.append((
             "Correlation of daily returns",
-            save_chart(charts.correlation_chart(returns.dropna()), out_dir,
-                       "compare_correlation", "Correlation of daily returns"),
-            table(["Run", *names], corr_rows, table_id="correlation")))
+            [Chart("compare_correlation", "Correlation of daily returns",
+                   charts.correlation_chart, (returns.dropna(),), cost=1.0),
+             table(["Run", *names], corr_rows, table_id="correlation")]))
+    figures = [p for _, parts in sections for p in parts if isinstance(p, Chart)]
+    pngs = dict(zip((c.stem for c in figures), render_charts(figures), strict=True))
     title = f"Comparison of {len(names)} runs"
-    return page(title, period, sections)
+    return page(title, period, assemble(sections, pngs, out_dir))
 
 
 def compare_results(

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
+if TYPE_CHECKING:  # matplotlib is imported only where a chart is drawn (engine.report.render)
+    from matplotlib.figure import Figure
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2933;
@@ -44,11 +45,11 @@ def esc(text: object) -> str:
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     """Render a figure to PNG bytes with the Agg canvas (no GUI backend, no pyplot state).
 
-    The "Software" metadata is dropped so the file carries no URL and is reproducible.
+    No metadata (no "Software" URL, no time) is written, so the bytes are reproducible.
     """
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    return buf.getvalue()
+    from engine.report.render import figure_png as render_png
+
+    return render_png(fig, dpi)
 
 
 def img_tag(png: bytes, alt: str) -> str:
@@ -59,9 +60,32 @@ def img_tag(png: bytes, alt: str) -> str:
 
 def save_chart(fig: Figure, out_dir: Path, stem: str, alt: str) -> str:
     """Write ``<out_dir>/<stem>.png`` and return the same image as an embedded ``<img>`` tag."""
-    png = figure_png(fig)
+    return write_png(figure_png(fig), out_dir, stem, alt)
+
+
+def write_png(png: bytes, out_dir: Path, stem: str, alt: str) -> str:
+    """Write PNG bytes to ``<out_dir>/<stem>.png``; return them as an embedded ``<img>`` tag."""
     (out_dir / f"{stem}.png").write_bytes(png)
     return img_tag(png, alt)
+
+
+def assemble(
+    sections: Sequence[tuple[str, Sequence[object]]], pngs: dict[str, bytes], out_dir: Path
+) -> list[str]:
+    """Render ``(heading, parts)`` sections: a part is HTML text or a chart placeholder.
+
+    A placeholder is any object with ``stem`` and ``alt`` (an :class:`engine.report.render.Chart`);
+    it becomes ``<stem>.png`` in ``out_dir`` and an embedded ``<img>`` of ``pngs[stem]``.
+    """
+    out = []
+    for heading, parts in sections:
+        html_parts = [
+            part if isinstance(part, str)
+            else write_png(pngs[part.stem], out_dir, part.stem, part.alt)  # type: ignore[attr-defined]
+            for part in parts
+        ]
+        out.append(section(heading, *html_parts))
+    return out
 
 
 def table(

@@ -101,8 +101,9 @@ class Objective(_Strict):
     @model_validator(mode="after")
     def _known_metric(self):
         if self.metric not in METRIC_KEYS:
-            raise ValueError(f"unknown metric '{self.metric}'{did_you_mean(self.metric, METRIC_KEYS)};"
-                             f" choose one of: {', '.join(METRIC_KEYS)}")
+            hint = did_you_mean(self.metric, METRIC_KEYS)
+            raise ValueError(f"unknown metric '{self.metric}'{hint}; "
+                             f"choose one of: {', '.join(METRIC_KEYS)}")
         return self
 
 

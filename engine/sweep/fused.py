@@ -42,14 +42,13 @@ def combo_targets(bank, kind, ia, ib, band, min_hold, on_col, off_col, signal, t
     else:
         states = hysteresis_states(bank[ia], band, min_hold)
     for t in range(n_days):
-        for a in range(n_assets):
-            target[t, a] = 0.0
+        col = -1  # the column held after row t (-1: cash)
         if states[t] == STATE_ON:
-            if on_col >= 0:
-                target[t, on_col] = 1.0
+            col = on_col
         elif states[t] == STATE_OFF:
-            if off_col >= 0:
-                target[t, off_col] = 1.0
+            col = off_col
+        for a in range(n_assets):
+            target[t, a] = 1.0 if a == col else 0.0
 
 
 def rotation_metrics_py(close, bank, kind, ia, ib, band, min_hold, on_col, off_col, starts,

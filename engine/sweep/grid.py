@@ -140,7 +140,8 @@ def _validate_combos(strategy, cfg, grid: Grid) -> None:
     checked: set[tuple] = set()
     for i, row in enumerate(rows):
         try:
-            params = strategy.Params.model_validate({**grid.base, **dict(zip(grid.names, row))})
+            values = dict(zip(grid.names, row, strict=True))
+            params = strategy.Params.model_validate({**grid.base, **values})
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])

@@ -43,12 +43,11 @@ def norm_cdf(x: float) -> float:
 
 
 def _acklam(p: float) -> float:
+    """Acklam's approximation for 0 < p <= 0.5 (the caller reflects the upper half)."""
     if p < _P_LOW:
         q = math.sqrt(-2.0 * math.log(p))
         return ((((((_C[0] * q + _C[1]) * q + _C[2]) * q + _C[3]) * q + _C[4]) * q + _C[5])
                 / ((((_D[0] * q + _D[1]) * q + _D[2]) * q + _D[3]) * q + 1.0))
-    if p > 1.0 - _P_LOW:
-        return -_acklam(1.0 - p)
     q = p - 0.5
     r = q * q
     return ((((((_A[0] * r + _A[1]) * r + _A[2]) * r + _A[3]) * r + _A[4]) * r + _A[5]) * q
@@ -67,6 +66,8 @@ def norm_ppf(p: float) -> float:
         return -math.inf
     if p == 1.0:
         return math.inf
+    if p > 0.5:  # refine in the lower tail, where Φ is accurate (1 - p is exact here)
+        return -norm_ppf(1.0 - p)
     x = _acklam(p)
     e = norm_cdf(x) - p
     u = e * math.sqrt(2.0 * math.pi) * math.exp(0.5 * x * x)
@@ -146,23 +147,38 @@ class PboResult:
     n_splits: int
 
 
-def _block_sums(returns: np.ndarray, n_partitions: int):
-    blocks = np.array_split(np.arange(returns.shape[0]), n_partitions)
-    s1 = np.stack([returns[b].sum(axis=0) for b in blocks])
-    s2 = np.stack([(returns[b] ** 2).sum(axis=0) for b in blocks])
-    counts = np.array([len(b) for b in blocks], dtype=float)
-    return s1, s2, counts
+def block_sums(returns: np.ndarray, n_partitions: int):
+    """Per-block sums of returns and of squared returns, (S, N) each, and the (S,) row counts.
+
+    The T rows are cut into S contiguous blocks with ``np.array_split`` (sizes differ by at
+    most one). Sums are all CSCV needs, so a sweep can feed its returns batch by batch.
+    """
+    edges = np.cumsum([0] + [len(b) for b in np.array_split(np.arange(returns.shape[0]),
+                                                             n_partitions)])
+    s1 = np.stack([returns[lo:hi].sum(axis=0) for lo, hi in zip(edges[:-1], edges[1:],
+                                                                 strict=True)])
+    s2 = np.stack([np.square(returns[lo:hi]).sum(axis=0) for lo, hi in zip(edges[:-1],
+                                                                            edges[1:],
+                                                                            strict=True)])
+    return s1, s2, np.diff(edges).astype(float)
 
 
 def _sharpe_from_sums(s1, s2, n):
-    """Per-period Sharpe ratio (ddof = 1) from sums; -inf where undefined (never selected)."""
+    """Per-period Sharpe ratio (ddof = 1) from sums; -inf where undefined (never selected).
+
+    mean = s1 / n, var = (s2 - n mean²) / (n - 1); computed in place (two temporaries).
+    """
     n = n[:, None]
     mean = s1 / n
-    var = (s2 - n * mean * mean) / (n - 1.0)
+    var = mean * mean
+    var *= n
+    np.subtract(s2, var, out=var)
+    var /= n - 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = mean / np.sqrt(var)
-    out[~np.isfinite(out)] = -np.inf
-    return out
+        np.sqrt(var, out=var)
+        np.divide(mean, var, out=mean)
+    mean[~np.isfinite(mean)] = -np.inf
+    return mean
 
 
 def _oos_logits(is_sr: np.ndarray, oos_sr: np.ndarray) -> np.ndarray:
@@ -176,7 +192,7 @@ def _oos_logits(is_sr: np.ndarray, oos_sr: np.ndarray) -> np.ndarray:
     return np.log(omega / (1.0 - omega))
 
 
-def pbo_cscv(returns, n_partitions: int = 16, batch: int = 512) -> PboResult:
+def pbo_cscv(returns, n_partitions: int = 16, batch: int = 256) -> PboResult:
     """Probability of backtest overfitting by CSCV (Bailey, Borwein, López de Prado and Zhu 2017).
 
     ``returns`` is a (T, N) matrix: T periods of N strategies (the trials of a sweep). The rows
@@ -191,29 +207,47 @@ def pbo_cscv(returns, n_partitions: int = 16, batch: int = 512) -> PboResult:
     PBO = the share of splits with λ <= 0, i.e. where the in-sample winner does no better than
     the out-of-sample median. About 0.5 when no strategy has skill, near 0 when one is truly
     better. Needs N >= 2 and T >= S (nan otherwise).
+
+    Each split's out-of-sample half is another split's in-sample half, so the Sharpe ratios
+    are computed once per pair (splits holding block 0, and their complements).
     """
     x = np.asarray(returns, dtype=float)
     if x.ndim != 2:
         raise ValueError(f"returns must be a (T, N) matrix, got shape {x.shape}")
+    _check_partitions(n_partitions)
+    if x.shape[1] < 2 or x.shape[0] < n_partitions:
+        return PboResult(math.nan, np.empty(0), n_partitions, x.shape[1], 0)
+    return pbo_from_sums(*block_sums(x, n_partitions), batch=batch)
+
+
+def _check_partitions(n_partitions: int) -> None:
     if n_partitions < 2 or n_partitions % 2:
         raise ValueError(f"n_partitions must be an even number >= 2, got {n_partitions}")
-    n_obs, n_strat = x.shape
-    if n_strat < 2 or n_obs < n_partitions:
+
+
+def pbo_from_sums(s1: np.ndarray, s2: np.ndarray, counts: np.ndarray,
+                  batch: int = 256) -> PboResult:
+    """:func:`pbo_cscv` from :func:`block_sums` (S, N), (S, N), (S,)."""
+    n_partitions, n_strat = s1.shape
+    _check_partitions(n_partitions)
+    if n_strat < 2 or np.any(counts < 1):
         return PboResult(math.nan, np.empty(0), n_partitions, n_strat, 0)
-    s1, s2, counts = _block_sums(x, n_partitions)
     t1, t2, tn = s1.sum(axis=0), s2.sum(axis=0), counts.sum()
-    splits = itertools.combinations(range(n_partitions), n_partitions // 2)
+    halves = itertools.combinations(range(1, n_partitions), n_partitions // 2 - 1)
     logits = []
     while True:
-        rows = list(itertools.islice(splits, batch))
+        rows = list(itertools.islice(halves, batch))
         if not rows:
             break
         member = np.zeros((len(rows), n_partitions))
+        member[:, 0] = 1.0
         for i, row in enumerate(rows):
             member[i, list(row)] = 1.0
-        is_1, is_2, is_n = member @ s1, member @ s2, member @ counts
-        is_sr = _sharpe_from_sums(is_1, is_2, is_n)
-        oos_sr = _sharpe_from_sums(t1 - is_1, t2 - is_2, tn - is_n)
-        logits.append(_oos_logits(is_sr, oos_sr))
+        a1, a2, an = member @ s1, member @ s2, member @ counts
+        sr_a = _sharpe_from_sums(a1, a2, an)
+        np.subtract(t1, a1, out=a1)
+        np.subtract(t2, a2, out=a2)
+        sr_b = _sharpe_from_sums(a1, a2, tn - an)
+        logits += [_oos_logits(sr_a, sr_b), _oos_logits(sr_b, sr_a)]
     lam = np.concatenate(logits)
     return PboResult(float(np.mean(lam <= 0.0)), lam, n_partitions, n_strat, lam.size)
