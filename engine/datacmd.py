@@ -10,8 +10,9 @@
   calendar's loader). The first problem is the error (exit 2), with a count of the others.
 * ``data update --tickers ... --fred ... --dir DIR``: adjusted close and open from Yahoo through
   yfinance (the optional extra ``data``) and FRED series from FRED's public CSV download (no API
-  key), merged into our CSV format: only dates after a file's last date are added (and
-  ``adj_open`` for the whole history where the file lacks it). Everything is downloaded first,
+  key), merged into our CSV format: only dates the file lacks are added (prices: after its last
+  date, plus ``adj_open`` for the whole history where the file has none; FRED: before its first
+  and after its last date), and the file's own rows are kept. Everything is downloaded first,
   then written to temporary files, validated with the rules of a run and only then renamed over
   the old files, so that being offline or any failed download or check leaves the folder as it
   was. Each file written gets a row in ``PROVENANCE.csv``.
@@ -145,7 +146,7 @@ def list_data(folder: Path) -> list[SeriesInfo]:
 
 def _describe(folder: Path, path: Path, kind: str, sources: dict[str, str]) -> SeriesInfo:
     rel = path.relative_to(folder).as_posix()
-    source = sources.get(rel) or ("bundled" if _is_bundled(folder) else "user")
+    source = sources.get(rel) or _default_source(folder)
     note = ""
     try:
         if kind == "price":
@@ -164,8 +165,8 @@ def _describe(folder: Path, path: Path, kind: str, sources: dict[str, str]) -> S
                       frequency(index), source, note)
 
 
-def _is_bundled(folder: Path) -> bool:
-    return folder.resolve() == BUNDLED_DATA_DIR.resolve()
+def _default_source(folder: Path) -> str:
+    return "bundled" if folder.resolve() == BUNDLED_DATA_DIR.resolve() else "user"
 
 
 def _is_calendar(path: Path) -> bool:
@@ -209,20 +210,24 @@ def frequency(index: pd.DatetimeIndex) -> str:
 
 
 def table_sources(folder: Path) -> dict[str, str]:
-    """Relative file path -> source, from the README and PROVENANCE.csv of the folder."""
-    readme = readme_sources(folder / "README.md")
-    out = dict(readme)
-    for rel, row in provenance_rows(folder).items():
-        whole = row.get("rows_added") == row.get("rows") or rel not in readme
-        out[rel] = row["source"] if whole else (
-            f"{readme[rel]} + {row['source']} from {row.get('added_from', '?')}")
+    """Relative file path -> source, from the README and PROVENANCE.csv of the folder.
+
+    A file that downloads only extended shows both, e.g. ``github:owner/repo + FRED``; one that
+    a download wrote whole (rows_added == rows) shows that download's source onwards."""
+    out = readme_sources(folder / "README.md")
+    for rel, rows in provenance_rows(folder).items():
+        whole = [i for i, row in enumerate(rows) if row.get("rows_added") == row.get("rows")]
+        base = [rows[whole[-1]]["source"]] if whole else [out.get(rel) or _default_source(folder)]
+        later = rows[whole[-1] + 1:] if whole else rows
+        out[rel] = " + ".join(dict.fromkeys(base + [row["source"] for row in later]))
     return out
 
 
 def readme_sources(path: Path) -> dict[str, str]:
     """Sources named in a data README: a heading ``## prices/{A,B}.csv`` or ``## macro/X.csv``
     whose section names a repository in bold (``**owner/repo**``) gives every file it covers
-    that first repository; a file only mentioned somewhere gets ``see README.md``."""
+    that first repository; a file only mentioned by its path (``crosscheck/x.csv``) gets
+    ``see README.md``."""
     if not path.is_file():
         return {}
     text = path.read_text(encoding="utf-8", errors="replace")
@@ -235,20 +240,23 @@ def readme_sources(path: Path) -> dict[str, str]:
         if m and repo:
             for name in m.group(2).strip("{}").split(","):
                 out.setdefault(f"{m.group(1)}{name.strip()}.csv", f"github:{repo.group(1)}")
-    for rel in re.findall(r"\b((?:[\w-]+/)?[\w.^=-]+\.csv)\b", text):
+    for rel in re.findall(r"\b((?:[\w-]+/)+[\w.^=-]+\.csv)\b", text):
         if (path.parent / rel).is_file():
             out.setdefault(rel, "see README.md")
     return out
 
 
-def provenance_rows(folder: Path) -> dict[str, dict[str, str]]:
-    """The latest PROVENANCE.csv row of each file (empty when there is none or it is unreadable)."""
-    path = folder / PROVENANCE_FILE
+def provenance_rows(folder: Path) -> dict[str, list[dict[str, str]]]:
+    """PROVENANCE.csv rows by file, oldest first (empty when there is none or it is unreadable)."""
+    out: dict[str, list[dict[str, str]]] = {}
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            return {row["file"]: row for row in csv.DictReader(fh) if row.get("file")}
-    except (OSError, UnicodeDecodeError, csv.Error, KeyError):
+        with (folder / PROVENANCE_FILE).open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("file") and row.get("source"):
+                    out.setdefault(row["file"], []).append(row)
+    except (OSError, UnicodeDecodeError, csv.Error):
         return {}
+    return out
 
 
 def format_listing(folder: Path, infos: list[SeriesInfo]) -> str:
@@ -509,24 +517,32 @@ def _number(x: float) -> str:
 
 
 def _plan_fred(folder: Path, series_id: str, fetch: FredFetch, stamp: str) -> _Pending:
+    """FRED sends the whole series: the dates before the file's first and after its last are
+    added (a short bundled series gets its history); the file's own rows stay as they are."""
     path = _existing(folder, "macro", series_id, MACRO_HEADER)
     old = read_series(path, "macro") if path else None
     rows = _fred_rows(fetch(series_id), series_id)
     path = path or folder / "macro" / f"{series_id}.csv"
     rel = path.relative_to(folder).as_posix()
-    last = old.index[-1] if old is not None else None
-    added = [(d, v) for d, v in rows if last is None or pd.Timestamp(d) > last]
-    dates = pd.DatetimeIndex([pd.Timestamp(d) for d, _ in added])
-    merged = dates if old is None else old.index.append(dates)
+    first, last = (old.index[0], old.index[-1]) if old is not None else (None, None)
+    earlier = [(d, v) for d, v in rows if first is not None and pd.Timestamp(d) < first]
+    later = [(d, v) for d, v in rows if last is None or pd.Timestamp(d) > last]
+    dates = pd.DatetimeIndex([pd.Timestamp(d) for d, _ in earlier + later])
+    merged = dates if old is None else dates.append(old.index).sort_values()
     provenance = _provenance_row(rel, FRED_SOURCE, fred_url(series_id), stamp,
-                                 pd.DataFrame(index=dates), merged)
-    if not added:
+                                 pd.DataFrame(index=dates.sort_values()), merged)
+    if not len(dates):
         return _Pending(path, "macro", None, f"{rel}: up to date (last {last.date()})", provenance)
-    head = _with_newline(path.read_text(encoding="utf-8")) if old is not None else "date,value\n"
-    text = head + "".join(f"{d},{v}\n" for d, v in added)
-    revised = _revisions(old, rows)
-    summary = (f"{rel}: +{len(added)} rows ({_span(dates)}); now {_span(merged)}, "
-               f"{len(merged)} rows [{FRED_SOURCE}]{revised}")
+    header, body = "date,value\n", ""
+    if old is not None:
+        header, _, body = _with_newline(path.read_text(encoding="utf-8")).partition("\n")
+        header += "\n"
+    lines = ["".join(f"{d},{v}\n" for d, v in part) for part in (earlier, later)]
+    text = header + lines[0] + body + lines[1]
+    added = [f"+{len(part)} {what} ({part[0][0]} .. {part[-1][0]})"
+             for part, what in ((later, "rows"), (earlier, "earlier rows")) if part]
+    summary = (f"{rel}: {', '.join(added)}; now {_span(merged)}, {len(merged)} rows "
+               f"[{FRED_SOURCE}]{_revisions(old, rows)}")
     return _Pending(path, "macro", text, summary, provenance)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -260,6 +261,28 @@ def test_fred_update_appends_only_new_dates(user_dir):
     assert text.startswith(before) and text.endswith("2026-07-30,3.62\n2026-07-31,3.63\n")
     series = read_series(path, "macro")
     assert series.index.is_monotonic_increasing and series.iloc[-1] == 3.63
+
+
+def test_fred_history_before_the_file_is_added_and_its_rows_kept(user_dir):
+    path = user_dir / "macro" / "DFF.csv"
+    header, body = path.read_text().split("\n", 1)
+    answer = "observation_date,DFF\n2026-06-30,3.64\n2026-07-01,3.63\n2026-07-02,9.99\n"
+    (line,) = update_data(user_dir, [], ["DFF"], fetch_fred=lambda s: answer)
+    assert line.startswith("macro/DFF.csv: +2 earlier rows (2026-06-30 .. 2026-07-01); now "
+                           "2026-06-30 .. 2026-07-21, 22 rows [FRED] (FRED now differs on 1 of")
+    assert path.read_text() == f"{header}\n2026-06-30,3.64\n2026-07-01,3.63\n{body}"
+
+
+def test_sources_combine_the_readme_and_downloads(tmp_path):
+    (tmp_path / "macro").mkdir()
+    shutil.copy(DATA / "README.md", tmp_path / "README.md")
+    shutil.copy(DATA / "macro" / "DFF.csv", tmp_path / "macro" / "DFF.csv")
+    shutil.copy(DATA / "prices" / "IWM.csv", tmp_path / "IWM.csv")  # loose: not in the README
+    assert {i.name: i.source for i in list_data(tmp_path)} == {
+        "DFF": "github:thebeals/Testfol-MarginStresser", "IWM": "user"}
+    update_data(tmp_path, [], ["DFF"], fetch_fred=fred_fixture)
+    assert {i.name: i.source for i in list_data(tmp_path)}["DFF"] == (
+        "github:thebeals/Testfol-MarginStresser + FRED")
 
 
 def test_fred_missing_values_are_skipped_and_new_series_created(tmp_path):

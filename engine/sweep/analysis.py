@@ -21,8 +21,7 @@ from engine.errors import BacktestError
 from engine.kernels import N_METRICS
 from engine.results import METRIC_KEYS
 from engine.sweep.config import SweepConfig
-from engine.sweep.stats import (PboResult, block_sums, deflated_sharpe_ratio, moments,
-                                pbo_from_sums)
+from engine.sweep.stats import PboResult, block_sums, deflated_sharpe_ratio, moments, pbo_from_sums
 from engine.sweep.windows import Plan
 
 PERIODS = 252

@@ -133,12 +133,19 @@ def _survivors(names, value_cols, constraints, n_grid) -> tuple[np.ndarray, dict
     return np.concatenate(kept), kept_by
 
 
+def _rows(grid: Grid):
+    """(index, values) of every combo, as Python scalars, a block at a time (bounded memory)."""
+    for lo in range(0, grid.n, _BLOCK // 16):
+        hi = min(lo + _BLOCK // 16, grid.n)
+        cols = (grid.columns[n][lo:hi].tolist() for n in grid.names)
+        yield from enumerate(zip(*cols, strict=True), start=lo)
+
+
 def _validate_combos(strategy, cfg, grid: Grid) -> None:
     """Every combo must pass the strategy's Params (and its ticker checks)."""
-    rows = zip(*(grid.columns[n].tolist() for n in grid.names), strict=True)
     text_cols = [n for n in grid.names if grid.columns[n].dtype == object]
     checked: set[tuple] = set()
-    for i, row in enumerate(rows):
+    for i, row in _rows(grid):
         try:
             values = dict(zip(grid.names, row, strict=True))
             params = strategy.Params.model_validate({**grid.base, **values})

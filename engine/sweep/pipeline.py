@@ -25,7 +25,7 @@ from engine.data import file_sha256
 from engine.results import METRIC_KEYS
 from engine.run import output_dir, prepare, swap_into_place
 from engine.sweep import report
-from engine.sweep.analysis import Selection, column_names, select, signed_objective
+from engine.sweep.analysis import Selection, column_names, select
 from engine.sweep.config import SweepConfig, parse_sweep
 from engine.sweep.engines import make_engine
 from engine.sweep.executors import LocalExecutor
@@ -85,10 +85,6 @@ def checkpoint_root(target: Path) -> Path:
     return target.parent / f".{target.name}.checkpoints"
 
 
-def _progress_hooks(bar: ProgressBar) -> tuple[Callable, Callable]:
-    return bar.update, bar.resumed
-
-
 def run_sweep(cfg: RunConfig, sweep: SweepConfig | None = None, out: str | Path | None = None,
               *, resume: bool = False, progress: bool | None = None, executor=None,
               config_path: str | Path | None = None,
@@ -117,20 +113,8 @@ def run_sweep(cfg: RunConfig, sweep: SweepConfig | None = None, out: str | Path 
                             _key(cfg, sweep, prep, windows, size, grid.n))
     if not resume:
         store.clear()
-    metric = METRIC_KEYS.index(sweep.objective.metric)
-    sign = 1.0 if sweep.objective.goal == "max" else -1.0
-    bar = ProgressBar(grid.n, progress)
-    executor = executor or LocalExecutor()
-    try:
-        chunks = run_chunks(engine, windows, len(plan.main), metric, sign, size, store, resume,
-                            executor, *_progress_hooks(bar))
-    except KeyboardInterrupt:
-        bar.close()
-        print(f"sweep interrupted: {store.count()} of {n_chunks} chunks are checkpointed in "
-              f"{store.root}; rerun with --resume to continue", file=sys.stderr)
-        raise
-    finally:
-        bar.close()
+    chunks = _run_with_bar(engine, plan, sweep, size, store, resume,
+                           executor or LocalExecutor(), ProgressBar(grid.n, progress))
     if chunks.n_resumed:
         log(f"resumed {chunks.n_resumed} of {chunks.n_chunks} chunks from checkpoints")
     columns = column_names(plan)
@@ -140,6 +124,24 @@ def run_sweep(cfg: RunConfig, sweep: SweepConfig | None = None, out: str | Path 
     _write(outcome, prep, started)
     store.clear()
     return outcome
+
+
+def _run_with_bar(engine, plan: Plan, sweep: SweepConfig, size: int, store: CheckpointStore,
+                  resume: bool, executor, bar: ProgressBar) -> ChunkRun:
+    """The chunks through the executor, with the progress bar; on Ctrl-C, say how to resume."""
+    metric = METRIC_KEYS.index(sweep.objective.metric)
+    sign = 1.0 if sweep.objective.goal == "max" else -1.0
+    try:
+        return run_chunks(engine, plan.windows(), len(plan.main), metric, sign, size, store,
+                          resume, executor, bar.update, bar.resumed)
+    except KeyboardInterrupt:
+        bar.close()
+        n_chunks = len(chunk_ranges(engine.grid.n, size))
+        print(f"sweep interrupted: {store.count()} of {n_chunks} chunks are checkpointed in "
+              f"{store.root}; rerun with --resume to continue", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
 
 
 def _write(o: SweepOutcome, prep, started: float) -> None:
@@ -191,7 +193,3 @@ def _write_files(o: SweepOutcome, prep, folder: Path, started: float) -> None:
     o.files = ["sweep.parquet", "top_sets.csv", *files, "sweep.json", "sweep_summary.md",
                "config.yaml", "manifest.json"]
 
-
-def objective_values(outcome: SweepOutcome) -> np.ndarray:
-    """(C,) sign-adjusted objective of every combo (larger is better, NaN as -inf)."""
-    return signed_objective(outcome.chunks.table, outcome.plan, outcome.sweep)

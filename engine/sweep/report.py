@@ -42,7 +42,7 @@ def write_parquet(path: Path, grid: Grid, table: np.ndarray, columns: list[str])
         arrays.append(pa.array(table[j]))  # contiguous row of the table: no copy
         names.append(name)
     pq.write_table(pa.Table.from_arrays(arrays, names=names), path, compression="zstd",
-                   row_group_size=1 << 20)
+                   row_group_size=1 << 17)
 
 
 def top_frame(grid: Grid, table: np.ndarray, columns: list[str], top: np.ndarray,
