@@ -144,7 +144,7 @@ def cmd_compare(args) -> int:
 def cmd_sweep(args) -> int:
     from engine.sweep.command import run_sweep_command
 
-    return run_sweep_command(args, _load(args))
+    return run_sweep_command(args)
 
 
 def cmd_data(args) -> int:
