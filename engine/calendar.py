@@ -155,7 +155,7 @@ def load_reconstitution_calendar(path: str | Path | None = None) -> pd.DataFrame
     if not rows:
         raise DataError(f"{path}: no reconstitution rows")
     seen: dict[tuple[int, str], int] = {}
-    for prev, row in zip([None, *rows[:-1]], rows):
+    for prev, row in zip([None, *rows[:-1]], rows, strict=True):
         year, event, _, effective, _, _, line = row
         if (year, event) in seen:
             raise DataError(f"{path}, line {line}: duplicate {event} event for {year} "

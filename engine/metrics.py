@@ -251,7 +251,7 @@ def drawdown_table(equity: pd.Series, top: int = 5) -> pd.DataFrame:
     firsts = np.flatnonzero(np.diff(under) == 1)  # first bar under water
     ends = np.flatnonzero(np.diff(under) == -1)  # bar after the last one under water
     rows = []
-    for s, end in zip(firsts, ends):
+    for s, end in zip(firsts, ends, strict=True):
         trough = s + int(np.argmin(dd[s:end]))
         recovered = end < e.size
         rows.append(

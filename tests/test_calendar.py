@@ -105,7 +105,7 @@ def test_table_known_dates_are_verified(table):
 
 def test_table_effective_dates_follow_the_rule_since_2007(table):
     annual = table[(table["event"] == "annual") & (table["year"] >= 2007)]
-    for year, effective in zip(annual["year"], annual["effective_date"]):
+    for year, effective in zip(annual["year"], annual["effective_date"], strict=True):
         assert effective.date() == cal.fourth_friday_of_june(year)
 
 

@@ -38,16 +38,25 @@ def test_the_hash_changes_with_any_resolved_value_and_only_then(tmp_path):
 
 
 @pytest.mark.parametrize("edit,fragment", [
-    ({"portfolio:": "portfolo:"}, r"line 19: unknown key 'portfolo' \(did you mean 'portfolio'\?\)"),
-    ({"fees_bps: 1.0": "fess_bps: 1.0"}, r"unknown key 'portfolio.fess_bps' \(did you mean 'fees_bps'"),
-    ({"window: 200": "windw: 200"}, r"line 14: unknown key 'params.windw' \(did you mean 'window'"),
-    ({"strategy: rotation": "strategy: rotaton"}, r"line 4: unknown strategy 'rotaton' \(did you mean 'rotation'"),
+    ({"portfolio:": "portfolo:"},
+     r"line 19: unknown key 'portfolo' \(did you mean 'portfolio'\?\)"),
+    ({"fees_bps: 1.0": "fess_bps: 1.0"},
+     r"unknown key 'portfolio.fess_bps' \(did you mean 'fees_bps'"),
+    ({"window: 200": "windw: 200"},
+     r"line 14: unknown key 'params.windw' \(did you mean 'window'"),
+    ({"strategy: rotation": "strategy: rotaton"},
+     r"line 4: unknown strategy 'rotaton' \(did you mean 'rotation'"),
     ({"window: 200": "window: many"}, r"params.window: Input should be a valid integer"),
-    ({"fees_bps: 1.0": "fees_bps: -1"}, r"portfolio.fees_bps: Input should be greater than or equal to 0"),
-    ({"initial_cash: 100000": "initial_cash: 0"}, r"portfolio.initial_cash: Input should be greater than 0"),
-    ({"start: 2001-01-02": "start: 2001-01-02\n  end: 2000-01-01"}, r"data.end 2000-01-01 is before data.start"),
-    ({"risk_off: SPY": "risk_off: QQQ"}, r"line 18: params.risk_off: ticker 'QQQ' is not in data.tickers"),
-    ({"signal: ma": "signal: crossover\n  fast: 300\n  slow: 100"}, r"fast \(300\) must be smaller than slow"),
+    ({"fees_bps: 1.0": "fees_bps: -1"},
+     r"portfolio.fees_bps: Input should be greater than or equal to 0"),
+    ({"initial_cash: 100000": "initial_cash: 0"},
+     r"portfolio.initial_cash: Input should be greater than 0"),
+    ({"start: 2001-01-02": "start: 2001-01-02\n  end: 2000-01-01"},
+     r"data.end 2000-01-01 is before data.start"),
+    ({"risk_off: SPY": "risk_off: QQQ"},
+     r"line 18: params.risk_off: ticker 'QQQ' is not in data.tickers"),
+    ({"signal: ma": "signal: crossover\n  fast: 300\n  slow: 100"},
+     r"fast \(300\) must be smaller than slow"),
 ])
 def test_config_errors_say_what_and_where(tmp_path, edit, fragment):
     path = write(tmp_path, base(**edit))
