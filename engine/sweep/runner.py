@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.kernels import N_METRICS
+from engine.sweep.executors import ClusterLost
 
 MIN_CHUNK = 512
 TARGET_CHUNKS = 20  # enough steps for a useful progress bar and cheap checkpoints
@@ -146,10 +147,15 @@ def run_chunks(engine, windows: list[tuple[int, int]], n_main: int, metric: int,
             done += hi - lo
     if on_resumed is not None:
         on_resumed(done)
-    for i, arr in executor.map(engine, todo, windows, n_main, metric):
-        store.save(i, arr)
-        merge(i, arr)
-        done += arr.shape[0]
-        if on_progress is not None:
-            on_progress(done)
+    try:
+        for i, arr in executor.map(engine, todo, windows, n_main, metric):
+            store.save(i, arr)  # at once: a sweep stopped later resumes from here
+            merge(i, arr)
+            done += arr.shape[0]
+            if on_progress is not None:
+                on_progress(done)
+    except ClusterLost as exc:
+        raise ClusterLost(f"{exc}; {store.count()} of {len(ranges)} chunks are checkpointed in "
+                          f"{store.root}: rerun with --resume (on a restarted cluster) to "
+                          "continue") from None
     return ChunkRun(table, best, len(ranges), resumed)
