@@ -77,15 +77,17 @@ def point(n: int, threads: int | None, repeat: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100000",
-                    help="combos, comma-separated (100000, 1000000 or <= 7940)")
+                    help="combos, comma-separated (1000, 10000, 100000, 1000000 or any <= 7940)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per point (median)")
     ap.add_argument("--big-repeat", type=int, default=1,
                     help="timed runs at sizes of 1,000,000 and more")
     ap.add_argument("--threads", default=default_threads(),
                     help="NUMBA_NUM_THREADS values for the scaling runs (default: powers of two "
                          "up to the core count, and the core count)")
-    ap.add_argument("--thread-combos", type=int, default=10_000,
-                    help="combos of the thread-scaling runs")
+    ap.add_argument("--thread-combos", type=int,
+                    default=10_000 if (os.cpu_count() or 1) <= 4 else 100_000,
+                    help="combos of the thread-scaling runs (default 10,000; 100,000 on more "
+                         "than 4 cores, so that the many-thread runs last long enough to time)")
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--combos", type=int, help=argparse.SUPPRESS)

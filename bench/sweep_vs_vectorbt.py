@@ -32,7 +32,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -170,7 +169,8 @@ def summarize(timings: list[c.Timing], n: int, n_days: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="1000,10000", help="combos, comma-separated")
+    ap.add_argument("--sizes", default="1000,10000",
+                    help="combos, comma-separated (1000, 10000, 100000, 1000000 or any <= 7940)")
     ap.add_argument("--repeat", type=int, default=5, help="timed runs of ours per size")
     ap.add_argument("--vbt-repeat", type=int, default=5, help="timed vectorbt runs in-process")
     ap.add_argument("--vbt-inproc", type=int, default=1000,

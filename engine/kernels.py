@@ -232,31 +232,25 @@ def simulate_combo(close, target, start, end, cash_daily, bench_ret, month_start
     exposed_days = 0
     n_trades = 0
     n = 0
-    # Per-bar rows are copied into small buffers and the rebalance test is inlined: slicing
+    # The rebalance test reads target[t - 1] in place and the bar's prices and target row are
+    # copied into small buffers only when a rebalance is due (most bars have none): slicing
     # close[t] / target[t - 1] or passing arrays to a helper every bar costs NRT reference
     # counting (atomic increments shared by all threads), ~5x the rest of the bar's work.
     prices = np.empty(n_assets)
     row = np.zeros(n_assets)
+    band_mode = s.rebalance_mode == REBALANCE_BAND
     for t in range(start, end):
-        for a in range(n_assets):
-            prices[a] = close[t, a]
         rf = 0.0
         if t > start:
             rf = cash_daily[t - 1]
             if cash > 0.0 and rf != 0.0:
                 cash = cash * (1.0 + rf)
-        if t > 0:  # else row keeps its zeros, the initial last_target
-            for a in range(n_assets):
-                row[a] = target[t - 1, a]
-        value = cash
-        for a in range(n_assets):
-            if units[a] != 0.0:
-                value += units[a] * prices[a]
         changed = False
-        for a in range(n_assets):
-            if row[a] != last_target[a]:
-                changed = True
-                break
+        if t > 0:  # else the target row is zeros, the initial last_target
+            for a in range(n_assets):
+                if target[t - 1, a] != last_target[a]:
+                    changed = True
+                    break
         if s.rebalance_mode == REBALANCE_ON_CHANGE:
             due = changed
         elif s.rebalance_mode == REBALANCE_PERIODIC:
@@ -268,30 +262,38 @@ def simulate_combo(close, target, start, end, cash_daily, bench_ret, month_start
                 due = month_start[t]
         else:
             due = changed
+        if due or band_mode:
+            for a in range(n_assets):
+                prices[a] = close[t, a]
+                row[a] = target[t - 1, a] if t > 0 else 0.0
+            value = cash
+            for a in range(n_assets):
+                if units[a] != 0.0:
+                    value += units[a] * prices[a]
             if not due and value > 0.0:
                 for a in range(n_assets):
                     if abs(units[a] * prices[a] / value - row[a]) > s.band:
                         due = True
                         break
-        if due:
-            cash, traded, n_trades = _trade_to_target(
-                t, row, prices, units, cash, s, order_value, order, trades_out, n_trades)
-            for a in range(n_assets):
-                last_target[a] = row[a]
-            if value > 0.0:
-                turnover_sum += traded / value
+            if due:
+                cash, traded, n_trades = _trade_to_target(
+                    t, row, prices, units, cash, s, order_value, order, trades_out, n_trades)
+                for a in range(n_assets):
+                    last_target[a] = row[a]
+                if value > 0.0:
+                    turnover_sum += traded / value
         equity = cash
         invested = False
         for a in range(n_assets):
             if units[a] != 0.0:
-                equity += units[a] * prices[a]
+                equity += units[a] * close[t, a]
                 invested = True
         if invested:
             exposed_days += 1
         if record:
             equity_out[t] = equity
             for a in range(n_assets):
-                held_out[t, a] = units[a] * prices[a] / equity if equity != 0.0 else 0.0
+                held_out[t, a] = units[a] * close[t, a] / equity if equity != 0.0 else 0.0
         # streaming statistics (Welford's online mean/variance/covariance)
         r = equity / prev_equity - 1.0
         prev_equity = equity
