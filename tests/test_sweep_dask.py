@@ -127,6 +127,16 @@ def test_a_dask_sweep_gives_the_local_table_bit_for_bit(config_path, local, clus
     finally:
         executor.close()
     _same_as_local(outcome, tmp_path / "dask", local)
+
+    def cache_stats():  # local: travels to the workers by value
+        from engine.sweep import fused
+
+        stats = fused.rotation_metrics_nb.stats
+        return sum(stats.cache_hits.values()), sum(stats.cache_misses.values())
+
+    # every worker ran chunks with the kernel loaded from numba's on-disk cache, not compiled
+    for hits, misses in cluster[1].run(cache_stats).values():
+        assert hits >= 1 and misses == 0
     err = capsys.readouterr().err  # the progress bar ran as chunks came back
     assert f"{N_COMBOS:,}/{N_COMBOS:,} combos" in err and "Traceback" not in err
     assert not checkpoint_root(tmp_path / "dask").exists()  # removed after a success
@@ -235,7 +245,8 @@ def test_the_local_path_never_imports_dask(config_path, tmp_path):
         import sys
         import engine.sweep
         from engine.cli import main
-        assert main(["sweep", {str(config_path)!r}, "--no-progress", "--out", {str(tmp_path / "local")!r}]) == 0
+        out = {str(tmp_path / "local")!r}
+        assert main(["sweep", {str(config_path)!r}, "--no-progress", "--out", out]) == 0
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("dask", "distributed"))
         assert not loaded, loaded
         print("no dask")

@@ -96,9 +96,17 @@ class ChunkFailed:
 
 
 def run_chunk_task(lo: int, hi: int, *, engine, windows: list[tuple[int, int]], n_main: int,
-                   metric: int):
-    """The Dask task: :func:`compute_chunk` on a worker; a user error comes back as a value."""
+                   metric: int, numba_threads: int | None = None):
+    """The Dask task: :func:`compute_chunk` on a worker; a user error comes back as a value.
+
+    ``numba_threads``: the parallel kernel's threads in this worker (a LocalCluster shares the
+    machine's cores between its workers); None keeps the worker's ``NUMBA_NUM_THREADS``.
+    """
     with _KERNEL_LOCK:
+        if numba_threads:
+            import numba
+
+            numba.set_num_threads(max(1, min(numba_threads, numba.config.NUMBA_NUM_THREADS)))
         try:
             return compute_chunk(engine, lo, hi, windows, n_main, metric)
         except BacktestError as exc:
@@ -106,8 +114,9 @@ def run_chunk_task(lo: int, hi: int, *, engine, windows: list[tuple[int, int]], 
 
 
 def warm_worker() -> int:
-    """Run once on every worker before the sweep: import the engine, whose numba kernels load
-    from their on-disk cache (``cache=True``), so that no chunk is charged for it."""
+    """Run on every worker before the sweep: import the engine (numba and the kernels, which
+    are ``cache=True``: their first call loads the machine code from the on-disk cache instead
+    of compiling), so that a worker without this project installed fails here, clearly."""
     import engine.sweep.engines  # noqa: F401
 
     return os.getpid()
@@ -157,6 +166,7 @@ class DaskExecutor:
         except ImportError:
             raise BacktestError(f"--executor dask needs the dask extra: {DASK_EXTRA}") from None
         self.retries = retries
+        self.numba_threads: int | None = None
         self.client = self.cluster = None
         self.address = scheduler
         self._quiet = _QuietLogs().__enter__()
@@ -165,13 +175,12 @@ class DaskExecutor:
                 self.client = self._connect(Client, scheduler, connect_timeout)
             else:
                 n = workers or 2
-                threads = max(1, (os.cpu_count() or 1) // n)
+                self.numba_threads = max(1, (os.cpu_count() or 1) // n)
                 self.cluster = LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None, silence_logs=logging.CRITICAL,
                     # no dashboard; its health/metrics HTTP server on a free loopback port
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                    env={"NUMBA_NUM_THREADS": str(threads)})
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
                 self.client = Client(self.cluster)
                 self.address = self.cluster.scheduler_address
         except BaseException:
@@ -217,13 +226,20 @@ class DaskExecutor:
             [shared] = client.scatter([engine], broadcast=True, hash=False)
             futures = client.map(run_chunk_task, [lo for _, lo, _ in tasks],
                                  [hi for _, _, hi in tasks], engine=shared, windows=windows,
-                                 n_main=n_main, metric=metric, retries=self.retries,
+                                 n_main=n_main, metric=metric,
+                                 numba_threads=self.numba_threads, retries=self.retries,
                                  pure=False)
+        except ImportError as exc:
+            raise BacktestError(f"a Dask worker cannot import the engine ({_one_line(exc)}); "
+                                f"install this project on every worker: {DASK_EXTRA}") from None
         except OSError as exc:
             raise ClusterLost(f"the Dask cluster at {self.address} failed while starting the "
                               f"sweep: {_one_line(exc) or type(exc).__name__}") from None
         where = {f.key: (i, lo, hi) for f, (i, lo, hi) in zip(futures, tasks, strict=True)}
-        pending = as_completed(futures, with_results=True, raise_errors=False)
+        # loop= explicitly: as_completed otherwise runs on the *default* client's event loop,
+        # which, with another client open in the process, is not ours (and it hangs)
+        pending = as_completed(futures, loop=client.loop, with_results=True,
+                               raise_errors=False)
         del futures  # as_completed holds each future until it is yielded, then lets it go
         try:
             for future, result in pending:
