@@ -235,26 +235,25 @@ def _read_validated(path: Path, kind: str) -> tuple[pd.Series, pd.DataFrame, pd.
     return pd.Series(values, index=dates, name=path.stem), table, dates
 
 
-def _price_path(data_dir: Path, ticker: str) -> Path:
-    path = _find_file(data_dir, "prices", ticker)
+def _series_path(data_dir: Path, sub: str, name: str, what: str) -> Path:
+    """The file of series ``name`` under ``data_dir/sub`` (or loose), or a DataError listing
+    what exists there."""
+    path = _find_file(data_dir, sub, name)
     if path is None:
-        have = available(data_dir, "prices")
+        have = available(data_dir, sub)
         raise DataError(
-            f"unknown ticker '{ticker}': no prices/{ticker}.csv in {data_dir} "
-            f"(available: {', '.join(have) or 'none'}){did_you_mean(ticker, have)}"
-        )
-    return path
-
-
-def _macro_path(data_dir: Path, name: str) -> Path:
-    path = _find_file(data_dir, "macro", name)
-    if path is None:
-        have = available(data_dir, "macro")
-        raise DataError(
-            f"unknown macro series '{name}': no macro/{name}.csv in {data_dir} "
+            f"unknown {what} '{name}': no {sub}/{name}.csv in {data_dir} "
             f"(available: {', '.join(have) or 'none'}){did_you_mean(name, have)}"
         )
     return path
+
+
+def _price_path(data_dir: Path, ticker: str) -> Path:
+    return _series_path(data_dir, "prices", ticker, "ticker")
+
+
+def _macro_path(data_dir: Path, name: str) -> Path:
+    return _series_path(data_dir, "macro", name, "macro series")
 
 
 def is_monthly(index: pd.DatetimeIndex) -> bool:

@@ -28,6 +28,19 @@ def vectorbt_equity(close: pd.DataFrame, targets: pd.DataFrame, initial_cash: fl
     return pf.value()
 
 
+def replay_orders(data, weights: np.ndarray, trade_dates) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Prices and target-percent orders over the run for vectorbt: at each bar that traded,
+    the row decided at the previous close (warm-up row included); NaN (no order) elsewhere."""
+    start = data.start_index
+    executed = np.vstack([np.zeros((1, len(data.tickers))), weights])[start:-1]  # row t-1 at t
+    dates = data.dates[start:]
+    close = pd.DataFrame(data.close[start:], index=dates, columns=list(data.tickers))
+    traded = dates.isin(pd.DatetimeIndex(trade_dates))
+    targets = pd.DataFrame(np.where(traded[:, None], executed, np.nan), index=dates,
+                           columns=close.columns)
+    return close, targets
+
+
 def verify_run(cfg, result: RunResult) -> str:
     """Replay ``result`` through vectorbt; returns a one-line report."""
     p = cfg.portfolio
@@ -39,14 +52,7 @@ def verify_run(cfg, result: RunResult) -> str:
     from engine.run import prepare, target_weights
 
     prep = prepare(cfg)
-    data, start = prep.data, prep.data.start_index
-    weights = target_weights(prep)
-    executed = np.vstack([np.zeros((1, len(data.tickers))), weights])[start:-1]  # row t-1 at t
-    dates = data.dates[start:]
-    close = pd.DataFrame(data.close[start:], index=dates, columns=list(data.tickers))
-    traded = dates.isin(pd.DatetimeIndex(result.trades["date"]))
-    targets = pd.DataFrame(np.where(traded[:, None], executed, np.nan), index=dates,
-                           columns=close.columns)
+    close, targets = replay_orders(prep.data, target_weights(prep), result.trades["date"])
     equity = vectorbt_equity(close, targets, p.initial_cash, (p.fees_bps + p.slippage_bps) / 1e4,
                              p.fixed_fee)
     rel = np.max(np.abs(equity.to_numpy() / result.equity.to_numpy() - 1.0))

@@ -7,7 +7,6 @@ vectorbt's first call compiles for about a minute on a fresh machine; skip local
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from engine.config import PortfolioConfig, load_config
@@ -15,7 +14,8 @@ from engine.data import load_market_data
 from engine.simulate import make_inputs, simulate
 
 pytestmark = pytest.mark.vectorbt
-vbt_equity = pytest.importorskip("engine.verify").vectorbt_equity
+verify = pytest.importorskip("engine.verify")
+vbt_equity, replay_orders = verify.vectorbt_equity, verify.replay_orders
 pytest.importorskip("vectorbt")
 
 
@@ -35,12 +35,7 @@ def test_random_targets_on_bundled_data_match_vectorbt(fees_bps, slippage_bps, f
     portfolio = PortfolioConfig(initial_cash=100_000, fees_bps=fees_bps,
                                 slippage_bps=slippage_bps, fixed_fee=fixed_fee)
     ours = simulate(data, weights, make_inputs(data, portfolio))
-    s = data.start_index
-    executed = weights[s - 1:-1]  # the row decided at close t-1 trades at close t
-    dates = data.dates[s:]
-    traded = dates.isin(pd.DatetimeIndex(ours.trades["date"]))
-    targets = pd.DataFrame(np.where(traded[:, None], executed, np.nan), index=dates)
-    close = pd.DataFrame(data.close[s:], index=dates)
+    close, targets = replay_orders(data, weights, ours.trades["date"])
     theirs = vbt_equity(close, targets, 100_000, (fees_bps + slippage_bps) / 1e4, fixed_fee)
     np.testing.assert_allclose(ours.equity.to_numpy(), theirs.to_numpy(), rtol=1e-9)
     assert len(ours.trades) > 100

@@ -25,7 +25,14 @@ from engine.errors import BacktestError
 from engine.report import charts
 from engine.report.html_doc import assemble, esc, page, table
 from engine.report.render import Chart, render_charts
-from engine.report.terminal import Row, format_table, format_value, markdown_table
+from engine.report.terminal import (
+    RISK_ROWS,
+    SIZE_ROWS,
+    Row,
+    format_table,
+    format_value,
+    markdown_table,
+)
 
 HTML_FILE = "compare.html"
 MARKDOWN_FILE = "compare.md"
@@ -38,18 +45,8 @@ COMPARE_ROWS: list[Row] = [
     ("volatility_pct", "Volatility (%/yr)", ".2f"),
     ("sharpe", "Sharpe", ".2f"),
     ("sortino", "Sortino", ".2f"),
-    ("calmar", "Calmar", ".2f"),
-    ("max_drawdown_pct", "Max drawdown (%)", ".2f"),
-    ("max_drawdown_days", "Longest drawdown (trading days)", ".0f"),
-    ("turnover_pct", "Turnover (%/yr, one-sided)", ".2f"),
-    ("exposure_pct", "Exposure (% of days)", ".2f"),
-    ("n_orders", "Orders (count)", ".0f"),
-    ("beta", "Beta vs benchmark", ".2f"),
-    ("alpha_pct", "Alpha (%/yr)", ".2f"),
-    ("tracking_error_pct", "Tracking error (%/yr)", ".2f"),
-    ("information_ratio", "Information ratio", ".2f"),
-    ("final_value", "Final value (currency)", ",.2f"),
-    ("n_days", "Trading days (count)", ".0f"),
+    *RISK_ROWS,
+    *SIZE_ROWS,
 ]
 
 

@@ -20,7 +20,7 @@ from engine.report import charts
 from engine.report.html_doc import assemble, esc, page, table
 from engine.report.regimes import regime_performance
 from engine.report.render import Chart, render_charts
-from engine.report.terminal import Row, format_value
+from engine.report.terminal import RISK_ROWS, SIZE_ROWS, Row, format_value
 from engine.results import RunResult
 
 REPORT_FILE = "report.html"
@@ -33,24 +33,14 @@ HEADLINE_ROWS: list[Row] = [
     ("volatility_pct", "Volatility (%/yr)", ".2f"),
     ("sharpe", "Sharpe (vs cash)", ".2f"),
     ("sortino", "Sortino (vs cash)", ".2f"),
-    ("calmar", "Calmar", ".2f"),
-    ("max_drawdown_pct", "Max drawdown (%)", ".2f"),
-    ("max_drawdown_days", "Longest drawdown (trading days)", ".0f"),
-    ("turnover_pct", "Turnover (%/yr, one-sided)", ".2f"),
-    ("exposure_pct", "Exposure (% of days)", ".2f"),
-    ("n_orders", "Orders (count)", ".0f"),
-    ("beta", "Beta vs benchmark", ".2f"),
-    ("alpha_pct", "Alpha (%/yr)", ".2f"),
-    ("tracking_error_pct", "Tracking error (%/yr)", ".2f"),
-    ("information_ratio", "Information ratio", ".2f"),
+    *RISK_ROWS,
     ("best_day_pct", "Best day (%)", ".2f"),
     ("worst_day_pct", "Worst day (%)", ".2f"),
     ("best_month_pct", "Best month (%)", ".2f"),
     ("worst_month_pct", "Worst month (%)", ".2f"),
     ("best_year_pct", "Best year (%)", ".2f"),
     ("worst_year_pct", "Worst year (%)", ".2f"),
-    ("final_value", "Final value (currency)", ",.2f"),
-    ("n_days", "Trading days (count)", ".0f"),
+    *SIZE_ROWS,
 ]
 
 DRAWDOWN_HEADER = ["Peak", "Trough", "Recovery", "Depth (%)", "Length to recovery (trading days)"]

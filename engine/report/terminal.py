@@ -16,6 +16,24 @@ Row = tuple[str, str, str]
 
 MISSING = "n/a"
 
+# Rows the tearsheet and the comparison report share, from Calmar to the information ratio.
+RISK_ROWS: list[Row] = [
+    ("calmar", "Calmar", ".2f"),
+    ("max_drawdown_pct", "Max drawdown (%)", ".2f"),
+    ("max_drawdown_days", "Longest drawdown (trading days)", ".0f"),
+    ("turnover_pct", "Turnover (%/yr, one-sided)", ".2f"),
+    ("exposure_pct", "Exposure (% of days)", ".2f"),
+    ("n_orders", "Orders (count)", ".0f"),
+    ("beta", "Beta vs benchmark", ".2f"),
+    ("alpha_pct", "Alpha (%/yr)", ".2f"),
+    ("tracking_error_pct", "Tracking error (%/yr)", ".2f"),
+    ("information_ratio", "Information ratio", ".2f"),
+]
+SIZE_ROWS: list[Row] = [
+    ("final_value", "Final value (currency)", ",.2f"),
+    ("n_days", "Trading days (count)", ".0f"),
+]
+
 # The run summary printed after `backtest run`: strategy vs benchmark on the headline figures.
 SUMMARY_ROWS: list[Row] = [
     ("total_return_pct", "Total return (%)", ".2f"),
